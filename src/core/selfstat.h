@@ -1,0 +1,20 @@
+/*
+ * selfstat: the process's own resource use, read from /proc/self, for the
+ * daemons' self-metrics (threads, open fds, RSS, CPU).
+ */
+#ifndef TETHER_SELFSTAT_H
+#define TETHER_SELFSTAT_H
+
+#include <stdint.h>
+
+struct selfstat {
+    unsigned threads;          /* Threads: in /proc/self/status */
+    unsigned open_fds;         /* entries of /proc/self/fd (excluding the directory's own fd) */
+    uint64_t rss_bytes;        /* VmRSS */
+    double cpu_seconds;        /* utime + stime */
+};
+
+/* Fills *out; 0 or a negative errno when /proc/self cannot be read. */
+int selfstat_read(struct selfstat *out);
+
+#endif
