@@ -619,6 +619,11 @@ static void diag_agent(json_t *root, const char *key, void *arg)
     json_object_set_new(root, key, o);
 }
 
+static void diag_requests_provider(json_t *root, const char *key, void *arg)
+{
+    diag_requests(root); /* filled by the docker and falcon providers */
+}
+
 static void diag_containers(json_t *root, const char *key, void *arg)
 {
     struct agent *a = arg;
@@ -641,6 +646,7 @@ static void diag_falcon(json_t *root, const char *key, void *arg)
     struct agent *a = arg;
     if (!a->falcon)
         return;
+    diag_client_requests(diag_requests(root), "falcon", falcon_client(a->falcon));
     struct falcon_stats fs;
     falcon_stats(a->falcon, &fs);
     json_object_set_new(root, key,
@@ -802,6 +808,7 @@ int agent_main(int argc, char **argv)
              http_server_port(a->srv), a->o.interval_s);
 
     diag_register(a->diag, "agent", diag_agent, a);
+    diag_register(a->diag, "requests", diag_requests_provider, a);
     diag_register(a->diag, "containers", diag_containers, a);
 
     r = cg_layout_detect(a->o.cgroup_root, a->o.proc_root, &a->layout, err, sizeof err);

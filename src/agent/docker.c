@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/diag.h"
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -503,6 +504,18 @@ static void visit_conn(void *arg, const char *state, uint64_t age_ms, const char
     json_array_append_new(arr, o);
 }
 
+void docker_visit_requests(const struct docker *d, json_t *arr)
+{
+    diag_client_requests(arr, "docker-api", d->api);
+    diag_client_requests(arr, "docker-ping", d->ping_cl);
+    diag_client_requests(arr, "docker-events", d->events_cl);
+    /* Inspects still waiting for a connection have no deadline yet. */
+    for (size_t i = d->inflight; i < d->qn; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I}", "client", "docker-api", "method", "GET",
+                                             "path", "/containers/{id}/json", "state", "queued", "deadline_left_ms",
+                                             (json_int_t)-1));
+}
+
 static json_t *client_json(const struct http_client *c, const char *role)
 {
     json_t *conns = json_array();
@@ -542,4 +555,5 @@ void docker_diag(json_t *root, const char *key, void *arg)
     json_array_append_new(clients, client_json(d->events_cl, "events"));
     json_object_set_new(o, "clients", clients);
     json_object_set_new(root, key, o);
+    docker_visit_requests(d, diag_requests(root));
 }

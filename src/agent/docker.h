@@ -60,7 +60,9 @@ int docker_inspect(struct docker *d, const char *id);
 enum docker_state docker_get_state(const struct docker *d);
 /* Cancels everything and frees (the http clients free themselves once closed). */
 void docker_close(struct docker *d);
-/* diag provider: adds the module's state under key. */
+/* Appends the requests in flight or queued (client, method, path, deadline_left_ms) to arr. */
+void docker_visit_requests(const struct docker *d, json_t *arr);
+/* diag provider: adds the module's state under key, and its requests to root["requests"]. */
 void docker_diag(json_t *root, const char *key, void *arg);
 
 #endif

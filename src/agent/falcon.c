@@ -558,6 +558,11 @@ int falcon_push(struct falcon *f, const struct snapshot *snap)
     return 0;
 }
 
+const struct http_client *falcon_client(const struct falcon *f)
+{
+    return f ? f->client : NULL;
+}
+
 void falcon_stats(const struct falcon *f, struct falcon_stats *out)
 {
     *out = f->st;

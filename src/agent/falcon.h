@@ -89,6 +89,7 @@
 #include <uv.h>
 
 #include "agent/sample.h"
+#include "core/http_client.h"
 #include "core/sbuf.h"
 
 struct falcon;
@@ -138,6 +139,9 @@ int falcon_push(struct falcon *f, const struct snapshot *snap);
 
 /* Copies the counters. */
 void falcon_stats(const struct falcon *f, struct falcon_stats *out);
+
+/* The pusher's HTTP client (for the state dump's list of requests); NULL after close. */
+const struct http_client *falcon_client(const struct falcon *f);
 
 /*
  * Cancels the POST in flight, drops the queue and frees the pusher once its

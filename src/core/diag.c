@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/http_client.h"
 #include "core/log.h"
 
 struct diag_provider {
@@ -71,6 +72,39 @@ static void walk_cb(uv_handle_t *h, void *arg)
             json_object_set_new(o, "fd", json_integer(fd));
     }
     json_array_append_new(arr, o);
+}
+
+json_t *diag_requests(json_t *root)
+{
+    json_t *arr = json_object_get(root, "requests");
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(root, "requests", arr);
+    }
+    return arr;
+}
+
+struct req_visit {
+    json_t *arr;                 /* where entries go */
+    const char *client;          /* the client's role, e.g. "docker-api" */
+};
+
+static void visit_req(void *arg, const char *state, uint64_t age_ms, const char *method, const char *path,
+                      int64_t deadline_left_ms)
+{
+    struct req_visit *v = arg;
+    if (!method)
+        return; /* an idle connection */
+    json_array_append_new(v->arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "client", v->client, "method",
+                                            method, "path", path, "state", state, "age_ms", (json_int_t)age_ms,
+                                            "deadline_left_ms", (json_int_t)deadline_left_ms));
+}
+
+void diag_client_requests(json_t *arr, const char *client, const struct http_client *c)
+{
+    struct req_visit v = { arr, client };
+    if (c)
+        http_client_visit(c, visit_req, &v);
 }
 
 json_t *diag_dump(struct diag *d)

@@ -15,6 +15,8 @@
 #include <jansson.h>
 #include <uv.h>
 
+struct http_client;
+
 /* Adds the provider's view under `key` of `root` (json_object_set_new). */
 typedef void (*diag_provider_fn)(json_t *root, const char *key, void *arg);
 
@@ -26,6 +28,13 @@ void diag_free(struct diag *d);
 int diag_register(struct diag *d, const char *key, diag_provider_fn fn, void *arg);
 /* Builds the dump; the caller owns the result (json_decref). NULL on OOM. */
 json_t *diag_dump(struct diag *d);
+/* Returns root["requests"], creating it: the dump's list of requests in flight. */
+json_t *diag_requests(json_t *root);
+/*
+ * Appends one entry per request in flight on client's connections to arr:
+ * {client, method, path, state, age_ms, deadline_left_ms}. NULL client: nothing.
+ */
+void diag_client_requests(json_t *arr, const char *client, const struct http_client *c);
 /* Builds the dump and writes it to the log, one line per line of indented JSON. */
 void diag_log(struct diag *d);
 
