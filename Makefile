@@ -61,7 +61,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtether.a
 	    $(BUILD)/libtether.a $(LDSAN) -lcmocka $(PKG_LIBS) $(LDFLAGS)
 
 unit: $(TEST_BIN)
-	@set -e; for t in $(TEST_BIN); do echo "== $$t"; TETHER_FIXTURES=tests/fixtures $$t; done
+	@rc=0; for t in $(TEST_BIN); do echo "== $$t"; TETHER_FIXTURES=tests/fixtures $$t || { echo "FAILED: $$t"; rc=1; }; done; exit $$rc
 
 # libFuzzer harnesses: clang, ASan+UBSan, linked against every library source.
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
@@ -73,10 +73,12 @@ build-fuzz/%: fuzz/%.c $(LIB_SRC)
 fuzz: $(FUZZ_BIN)
 
 fuzz-smoke: $(FUZZ_BIN)
-	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); echo "== $$n"; \
-	  mkdir -p build-fuzz/corpus-$$n; \
+	@rc=0; for f in $(FUZZ_BIN); do n=$$(basename $$f); echo "== $$n"; \
+	  mkdir -p build-fuzz/corpus-$$n build-fuzz/artifacts; \
 	  $$f -max_total_time=$${FUZZ_SECONDS:-20} -print_final_stats=0 \
-	     build-fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} 2>&1 | tail -2; done
+	     -artifact_prefix=build-fuzz/artifacts/$$n- \
+	     build-fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} > build-fuzz/$$n.log 2>&1 \
+	     && tail -1 build-fuzz/$$n.log || { tail -40 build-fuzz/$$n.log; echo "FAILED: $$n"; rc=1; }; done; exit $$rc
 
 clean:
 	rm -rf build build-san build-fuzz

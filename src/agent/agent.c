@@ -70,6 +70,9 @@ struct agent {
     struct cg_layout layout;       /* detected hierarchy */
     int have_layout;               /* detection succeeded */
     struct cg_stats cgst;          /* read/parse errors (counters) */
+    long fd_budget;                /* fds readers may keep open (RLIMIT_NOFILE minus a reserve) */
+    long reader_fds;               /* fds kept open by readers now */
+    uint64_t transient_reads;      /* reads done by open-read-close because the budget was spent */
     struct ctable *ct;             /* known containers */
     uint64_t scan_gen;             /* generation of the last cgroup scan */
     uint64_t vanished;             /* containers dropped because their cgroup went away */
@@ -256,9 +259,13 @@ static void container_open(struct agent *a, struct container *c)
             ctable_set_meta(c, m);
         }
     }
+    if (a->reader_fds + 24 > a->fd_budget)
+        return; /* over budget: measured with a transient reader in collect() */
     int err = 0;
     c->reader = cg_reader_open(&a->layout, c->cgroup, &err);
-    if (!c->reader && err != -ENOENT)
+    if (c->reader)
+        a->reader_fds += cg_reader_nfds(c->reader);
+    else if (err != -ENOENT)
         log_warn("cannot open cgroup files of %.12s (%s): %s", c->id, c->cgroup, strerror(-err));
 }
 
@@ -430,15 +437,29 @@ static void collect(struct agent *a)
     for (size_t i = 0; i < ctable_count(a->ct);) {
         struct container *c = ctable_at(a->ct, i);
         container_open(a, c);
-        if (!c->reader) {
+        /* Over the fd budget a container is read with a reader opened for
+         * this cycle only: slower, but no container goes unmeasured. */
+        struct cg_reader *rd = c->reader;
+        if (!rd && c->cgroup[0] && a->have_layout) {
+            int err = 0;
+            rd = cg_reader_open(&a->layout, c->cgroup, &err);
+            if (rd)
+                a->transient_reads++;
+        }
+        if (!rd) {
             i++;
             continue;
         }
         struct csample *cs = snapshot_add(s);
-        if (!cs)
+        if (!cs) {
+            if (rd != c->reader)
+                cg_reader_close(rd);
             break;
+        }
         cs->meta = cmeta_ref(c->meta);
-        int r = cg_reader_read(c->reader, cs, &a->cgst);
+        int r = cg_reader_read(rd, cs, &a->cgst);
+        if (rd != c->reader)
+            cg_reader_close(rd);
         if (r == -ENOENT || r == -ESRCH) {
             csample_clear(cs);
             s->n--;
@@ -451,6 +472,13 @@ static void collect(struct agent *a)
             s->n--;
         }
         i++;
+    }
+    /* Readers open and close their net/dev fd as pids come and go: recount. */
+    a->reader_fds = 0;
+    for (size_t i = 0; i < ctable_count(a->ct); i++) {
+        struct container *c = ctable_at(a->ct, i);
+        if (c->reader)
+            a->reader_fds += cg_reader_nfds(c->reader);
     }
     s->duration = (double)(uv_hrtime() - t0) / 1e9;
     snapshot_unref(a->snap);
@@ -615,6 +643,9 @@ static void diag_agent(json_t *root, const char *key, void *arg)
     json_object_set_new(o, "cgroup_read_errors", json_integer((json_int_t)a->cgst.read_errors));
     json_object_set_new(o, "cgroup_parse_errors", json_integer((json_int_t)a->cgst.parse_errors));
     json_object_set_new(o, "vanished", json_integer((json_int_t)a->vanished));
+    json_object_set_new(o, "reader_fds", json_integer(a->reader_fds));
+    json_object_set_new(o, "reader_fd_budget", json_integer(a->fd_budget));
+    json_object_set_new(o, "transient_reads", json_integer((json_int_t)a->transient_reads));
     json_object_set_new(o, "next_collection_in_ms", json_integer((json_int_t)uv_timer_get_due_in(&a->tick)));
     json_object_set_new(root, key, o);
 }
@@ -742,14 +773,20 @@ static void register_self_metrics(struct agent *a)
     }
 }
 
-static void raise_nofile(void)
+/* Raises the soft open-file limit to the hard one; returns the limit in force. */
+static long raise_nofile(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
             log_warn("cannot raise the open-file limit: %s", strerror(errno));
+        getrlimit(RLIMIT_NOFILE, &rl);
     }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 30) ? (1L << 30) : (long)rl.rlim_cur;
 }
 
 int agent_main(int argc, char **argv)
@@ -763,7 +800,9 @@ int agent_main(int argc, char **argv)
         return pr > 0 ? 0 : 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
+    /* Kept-open cgroup files may use all but a reserve for sockets and scrapes. */
+    long nofile = raise_nofile();
+    a->fd_budget = nofile > 2048 ? nofile - 1024 : nofile / 2;
     if (gethostname(a->hostname, sizeof a->hostname - 1) < 0)
         snprintf(a->hostname, sizeof a->hostname, "localhost");
 
