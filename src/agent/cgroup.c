@@ -40,12 +40,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/cgroup_parse.h"
 #include "agent/netdev.h"
 #include "core/log.h"
+
+#define CG_CGROUP_SUPER_MAGIC 0x27e0eb       /* linux/magic.h */
+#define CG_CGROUP2_SUPER_MAGIC 0x63677270
 
 #define CG_BUF_SIZE   (16 * 1024)        /* stack buffer per read; memory.stat is ~1.5 KB */
 #define CG_BIG_MAX    (8 * 1024 * 1024)  /* largest file read (cgroup.procs/tasks, net/dev) */
@@ -327,6 +331,11 @@ int cg_layout_detect(const char *cgroup_root, const char *proc_root, struct cg_l
         l->drivers |= CG_DRIVER_SYSTEMD;
     if (!is_dir(l->proc_root))
         log_warn("proc root %s is not a directory: no network counters", l->proc_root);
+    {
+        struct statfs fs;
+        l->check_dirs = !(statfs(l->scan, &fs) == 0 &&
+                          (fs.f_type == CG_CGROUP_SUPER_MAGIC || fs.f_type == CG_CGROUP2_SUPER_MAGIC));
+    }
     log_debug("cgroup v%d at %s (scan %s, unified %s, drivers %#x)", (int)l->version, l->root,
               l->scan, l->unified[0] ? l->unified : "-", l->drivers);
     return 0;
@@ -1189,7 +1198,7 @@ int cg_reader_read(struct cg_reader *r, struct csample *s, struct cg_stats *st)
         rc = read_pids_net(r, s, st, buf);
     if (rc == 0)
         rc = read_psi(r, s, st, buf);
-    if (rc == 0 && faccessat(AT_FDCWD, r->live_path, F_OK, 0) < 0 &&
+    if (rc == 0 && r->l->check_dirs && faccessat(AT_FDCWD, r->live_path, F_OK, 0) < 0 &&
         (errno == ENOENT || errno == ENOTDIR))
         rc = -ENOENT;
     if (rc < 0) {

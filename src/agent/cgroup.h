@@ -71,6 +71,9 @@ struct cg_layout {
     char unified[CG_PATH_MAX];       /* cgroup2 dir for PSI: root on v2, root/unified on hybrid v1, else "" */
     char scan[CG_PATH_MAX];          /* hierarchy whose docker parents cg_scan lists */
     unsigned drivers;                /* CG_DRIVER_* bits */
+    int check_dirs;                  /* not a kernel cgroup fs (fixtures, copies): each read also checks
+                                        that the container's directory still exists; on a real cgroup
+                                        fs a removed cgroup's kept-open files fail with ENODEV instead */
 };
 
 /*

@@ -14,7 +14,11 @@ struct selfstat {
     double cpu_seconds;        /* utime + stime */
 };
 
-/* Fills *out; 0 or a negative errno when /proc/self cannot be read. */
-int selfstat_read(struct selfstat *out);
+/*
+ * Fills *out; 0 or a negative errno when /proc/self cannot be read. Counting
+ * fds lists /proc/self/fd, which costs ~0.1 ms per thousand fds: with
+ * count_fds == 0 open_fds is left 0 and the caller keeps its last count.
+ */
+int selfstat_read(struct selfstat *out, int count_fds);
 
 #endif
