@@ -55,7 +55,7 @@ $(BUILD)/libtether.a: $(LIB_OBJ)
 $(BUILD)/tether: $(MAIN_OBJ) $(BUILD)/libtether.a
 	$(CC) $(LDSAN) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtether.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/guard.h $(BUILD)/libtether.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-missing-declarations -o $@ $< \
 	    $(BUILD)/libtether.a $(LDSAN) -lcmocka $(PKG_LIBS) $(LDFLAGS)

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "guard.h"
+
 #include "agent/cgroup_parse.h"
 
 #define V1_ID  "69fd5aee9f1431aa85b491c5015557e59c44cf7d6418b7614139499a80b074dc"
@@ -29,34 +31,8 @@
 
 /* ---- guarded buffers --------------------------------------------------- */
 
-struct guard {
-    char *map;      /* mapping: data pages + one PROT_NONE page */
-    size_t maplen;
-    char *data;     /* the copy, ending at the PROT_NONE page */
-    size_t len;
-};
 
-static struct guard guard_new(const char *src, size_t len)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = (len + page - 1) / page;
-    if (data_pages == 0)
-        data_pages = 1;
-    struct guard g;
-    g.maplen = (data_pages + 1) * page;
-    g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g.map != MAP_FAILED);
-    assert_int_equal(mprotect(g.map + data_pages * page, page, PROT_NONE), 0);
-    g.data = g.map + data_pages * page - len;
-    if (len)
-        memcpy(g.data, src, len);
-    g.len = len;
-    return g;
-}
 
-static void guard_free(struct guard *g) { munmap(g->map, g->maplen); }
-
-static struct guard guard_str(const char *s) { return guard_new(s, strlen(s)); }
 
 /* Reads $TETHER_FIXTURES/<rel> into a guarded buffer. */
 static struct guard guard_file(const char *rel)

@@ -16,39 +16,18 @@
 
 #include <cmocka.h>
 
+#include "guard.h"
+
 #include "core/http_request_parse.h"
 
 /* ---- guarded buffers ---- */
 
-struct guarded {
-    char *map;     /* start of the mapping */
-    size_t maplen; /* mapping length (data pages + guard page) */
-    char *data;    /* the copy, ending at the guard page */
-};
 
-static struct guarded guard_copy(const void *src, size_t len)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = (len + page - 1) / page;
-    if (data_pages == 0)
-        data_pages = 1;
-    struct guarded g;
-    g.maplen = (data_pages + 1) * page;
-    g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g.map != MAP_FAILED);
-    assert_int_equal(mprotect(g.map + data_pages * page, page, PROT_NONE), 0);
-    g.data = g.map + data_pages * page - len;
-    if (len)
-        memcpy(g.data, src, len);
-    return g;
-}
-
-static void guard_free(struct guarded *g) { munmap(g->map, g->maplen); }
 
 /* Feeds s[0..len) in one guarded piece; returns hreq_feed's result. */
 static long feed_guarded(struct hreq *r, const char *s, size_t len)
 {
-    struct guarded g = guard_copy(s, len);
+    struct guard g = guard_new(s, len);
     long n = hreq_feed(r, g.data, len);
     guard_free(&g);
     return n;
@@ -142,7 +121,7 @@ static void test_pipelined(void **state)
 {
     const char *two = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b?q=2 HTTP/1.1\r\nHost: y\r\nConnection: close\r\n\r\n";
     size_t first = strlen("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
-    struct guarded g = guard_copy(two, strlen(two));
+    struct guard g = guard_new(two, strlen(two));
     struct hreq r;
     hreq_init(&r, NULL);
     long n = hreq_feed(&r, g.data, strlen(two));
@@ -473,7 +452,7 @@ static void test_reset_frees_and_reuses(void **state)
 
 static long qparam(const char *q, const char *name, unsigned idx, char *buf, size_t cap)
 {
-    struct guarded g = guard_copy(q, strlen(q));
+    struct guard g = guard_new(q, strlen(q));
     long n = hreq_query_param(g.data, strlen(q), name, idx, buf, cap);
     guard_free(&g);
     return n;
@@ -522,11 +501,11 @@ static void test_query_params(void **state)
 static void test_url_decode(void **state)
 {
     char out[32];
-    struct guarded g = guard_copy("a%2Fb+c%zz%", 11);
+    struct guard g = guard_new("a%2Fb+c%zz%", 11);
     assert_int_equal(hreq_url_decode(g.data, 11, out, sizeof(out)), 9);
     assert_string_equal(out, "a/b c%zz%");
     guard_free(&g);
-    g = guard_copy("%00x", 4);
+    g = guard_new("%00x", 4);
     assert_int_equal(hreq_url_decode(g.data, 4, out, sizeof(out)), 2);
     assert_int_equal(out[0], '\0');
     assert_int_equal(out[1], 'x');

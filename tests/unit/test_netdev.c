@@ -17,35 +17,14 @@
 
 #include <cmocka.h>
 
+#include "guard.h"
+
 #include "agent/netdev.h"
 
 #define HDR "Inter-|   Receive                                                |  Transmit\n" \
             " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
 
-struct guard {
-    char *map;      /* data pages + one PROT_NONE page */
-    size_t maplen;
-    char *data;     /* the copy, ending at the PROT_NONE page */
-    size_t len;
-};
 
-static struct guard guard_new(const char *src, size_t len)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = len ? (len + page - 1) / page : 1;
-    struct guard g;
-    g.maplen = (data_pages + 1) * page;
-    g.map = mmap(NULL, g.maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g.map != MAP_FAILED);
-    assert_int_equal(mprotect(g.map + data_pages * page, page, PROT_NONE), 0);
-    g.data = g.map + data_pages * page - len;
-    if (len)
-        memcpy(g.data, src, len);
-    g.len = len;
-    return g;
-}
-
-static void guard_free(struct guard *g) { munmap(g->map, g->maplen); }
 
 static struct guard guard_file(const char *rel)
 {
