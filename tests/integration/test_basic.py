@@ -241,5 +241,30 @@ def test_percpu():
     check(sum(s.value for s in ss if s.labels.get("cpu") != "total") > 0, "per-cpu usage all zero")
 
 
+def test_fd_budget():
+    """With a small open-file limit the agent keeps files open for the containers that fit its
+    budget and still measures every container (the rest with readers opened per cycle)."""
+    cids = [h.docker.run("fdb%d" % i, "while :; do sleep 1; done") for i in range(3)]
+    wrapper = os.path.join(h.LOG_ROOT, "tether-nofile-%d.sh" % os.getpid())
+    with open(wrapper, "w") as f:
+        # exec keeps the pid; 100 fds -> a reader budget of 50: two containers fit, the third does not
+        f.write('#!/bin/sh\nulimit -n 100\nexec %s "$@"\n' % os.path.abspath(h.BINARY))
+    os.chmod(wrapper, 0o755)
+    h.on_cleanup(lambda: os.unlink(wrapper))
+    a = h.Agent(binary=wrapper).start()
+
+    def all_measured():
+        m = a.scrape()
+        got = [c for c in cids if m.samples("container_memory_usage_bytes", id=h.of_container(c))]
+        return m if len(got) == len(cids) else None
+    h.wait_until(all_measured, 15 * h.slack(), "every container measured under the fd budget")
+    agent = a.state()["agent"]
+    check(agent["reader_fd_budget"] == 50, "fd budget %s (want 50 with 100 files)" % agent["reader_fd_budget"])
+    check(agent["reader_fds"] <= agent["reader_fd_budget"], "readers keep %d fds over the budget %d"
+          % (agent["reader_fds"], agent["reader_fd_budget"]))
+    check(agent["transient_reads"] > 0, "no transient reads although the budget is spent")
+    check(a.fd_count() < 100, "agent holds %d fds with a limit of 100" % a.fd_count())
+
+
 if __name__ == "__main__":
     h.main(globals())
