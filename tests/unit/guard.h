@@ -6,6 +6,8 @@
 #ifndef TETHER_TEST_GUARD_H
 #define TETHER_TEST_GUARD_H
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -37,5 +39,19 @@ static inline struct guard guard_new(const void *src, size_t len)
 static inline void guard_free(struct guard *g) { munmap(g->map, g->maplen); }
 
 static inline struct guard guard_str(const char *s) { return guard_new(s, strlen(s)); }
+
+/* Reads $TETHER_FIXTURES/<rel> (at most 64 KiB) into a guarded buffer; fails the test if missing. */
+static inline struct guard guard_file(const char *rel)
+{
+    const char *fx = getenv("TETHER_FIXTURES");
+    char path[1024], buf[65536];
+    snprintf(path, sizeof path, "%s/%s", fx ? fx : "tests/fixtures", rel);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("fixture %s missing", path);
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return guard_new(buf, n);
+}
 
 #endif

@@ -29,24 +29,6 @@
 #define V1_ROOT "cgroup/v1/sys/fs/cgroup"
 #define V2A_DIR "cgroup/v2-cgroupfs/sys/fs/cgroup/docker/" V2A_ID
 
-/* ---- guarded buffers --------------------------------------------------- */
-
-
-
-
-/* Reads $TETHER_FIXTURES/<rel> into a guarded buffer. */
-static struct guard guard_file(const char *rel)
-{
-    const char *fx = getenv("TETHER_FIXTURES");
-    char path[1024], buf[65536];
-    snprintf(path, sizeof path, "%s/%s", fx ? fx : "tests/fixtures", rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("fixture %s missing", path);
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    return guard_new(buf, n);
-}
 
 /* ---- single values ----------------------------------------------------- */
 

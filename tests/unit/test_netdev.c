@@ -26,18 +26,6 @@
 
 
 
-static struct guard guard_file(const char *rel)
-{
-    const char *fx = getenv("TETHER_FIXTURES");
-    char path[1024], buf[65536];
-    snprintf(path, sizeof path, "%s/%s", fx ? fx : "tests/fixtures", rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("fixture %s missing", path);
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    return guard_new(buf, n);
-}
 
 static int parse_str(const char *s, unsigned flags, struct netif_stat *out, size_t cap, size_t *n)
 {
