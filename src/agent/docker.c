@@ -222,7 +222,6 @@ static void events_done(struct http_req *req, int err, const struct http_respons
 {
     struct docker *d = data;
     d->events_req = NULL;
-    int was_streaming = d->events_streaming;
     d->events_streaming = 0;
     mchild_set(d->m_stream_up, 0);
     docker_stream_reset(&d->lines);
@@ -233,7 +232,6 @@ static void events_done(struct http_req *req, int err, const struct http_respons
         log_warn("events stream from %s ended: %s", d->ep_str, uv_strerror(err));
     else
         log_warn("events stream from %s ended (status %d)", d->ep_str, resp ? resp->status : 0);
-    (void)was_streaming;
     d->reconnects++;
     mchild_inc(d->m_reconnects);
     uv_timer_start(&d->retry, retry_cb, d->backoff_ms, 0);
@@ -247,8 +245,7 @@ static void events_connect(struct docker *d)
     /* filters={"type":["container"]}; since= replays what a reconnect missed. */
     char path[256];
     int n = snprintf(path, sizeof path, "/events?filters=%%7B%%22type%%22%%3A%%5B%%22container%%22%%5D%%7D");
-    if (d->last_event_ns > 0)
-    {
+    if (d->last_event_ns > 0) {
         int64_t after = d->last_event_ns + 1; /* strictly after the last event seen */
         snprintf(path + n, sizeof path - (size_t)n, "&since=%lld.%09lld", (long long)(after / 1000000000),
                  (long long)(after % 1000000000));
