@@ -2,7 +2,7 @@
 # Runs every test of tether on this machine (as root), installing what the
 # tests need first: Debian packages, a real dockerd and a local busybox image.
 #
-#   1. build (warnings are errors) and the ASan+UBSan build
+#   1. build (warnings are errors) and the ASan+UBSan build; start a real dockerd
 #   2. cmocka unit tests, plain and under ASan+UBSan
 #   3. every libFuzzer harness over its seed corpus plus a short fuzzing run
 #   4. integration tests against a real dockerd, plain and with the
@@ -49,16 +49,19 @@ if ! run build make -j2 all || ! run build-san make -j2 SAN=1 all; then
   echo "build failed"; echo "0 passed, 1 failed"; exit 1
 fi
 
+stage "fuzz harnesses (corpus + ${FUZZ_SECONDS:=15} s each)"
+if run fuzz env FUZZ_SECONDS="$FUZZ_SECONDS" make -j2 fuzz-smoke; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+stage "real dockerd (before the unit tests, so their live cgroup cases run too)"
+docker_ok=1
+run dockerd bash -c 'bash scripts/dockerd.sh start && bash scripts/dockerd.sh image' || docker_ok=0
+
 stage "unit tests"
 run unit make -j2 unit; count_cmocka "$LOG_DIR/unit.log"
 stage "unit tests under ASan+UBSan"
 run unit-san make -j2 SAN=1 unit; count_cmocka "$LOG_DIR/unit-san.log"
 
-stage "fuzz harnesses (corpus + ${FUZZ_SECONDS:=15} s each)"
-if run fuzz env FUZZ_SECONDS="$FUZZ_SECONDS" make -j2 fuzz-smoke; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-
-stage "real dockerd"
-if ! run dockerd bash -c 'bash scripts/dockerd.sh start && bash scripts/dockerd.sh image'; then
+if [ "$docker_ok" -ne 1 ]; then
   echo "could not start dockerd"; failed=$((failed + 1))
 else
   stage "integration tests"
